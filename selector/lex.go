@@ -56,42 +56,48 @@ func (t token) describe() string {
 	case tokHas:
 		return "has()"
 	}
-	return strconv.Quote(strings.TrimSpace(operatorText[t.kind]))
+	return strconv.Quote(t.kind.text())
 }
 
-// operatorText is how String spells each token that has a fixed spelling.
-var operatorText = [...]string{
-	tokLParen:     "(",
-	tokRParen:     ")",
-	tokLBrace:     "{",
-	tokRBrace:     "}",
-	tokComma:      ",",
-	tokEq:         " == ",
-	tokNe:         " != ",
-	tokNot:        "!",
-	tokAnd:        " && ",
-	tokOr:         " || ",
-	tokIn:         " in ",
-	tokNotIn:      " not in ",
-	tokContains:   " contains ",
-	tokStartsWith: " starts with ",
-	tokEndsWith:   " ends with ",
-	tokAll:        "all()",
-	tokGlobal:     "global()",
-}
-
-// wordOperators are the operators spelled with letters. They are only
-// recognised straight after a label, which is what lets "in", "contains" and
-// so on still be used as label names elsewhere.
-var wordOperators = [...]struct {
-	words []string
-	kind  tokKind
-}{
-	{[]string{"contains"}, tokContains},
-	{[]string{"starts", "with"}, tokStartsWith},
-	{[]string{"ends", "with"}, tokEndsWith},
-	{[]string{"not", "in"}, tokNotIn},
-	{[]string{"in"}, tokIn},
+// text is the fixed spelling of a punctuation, operator or function token.
+func (k tokKind) text() string {
+	switch k {
+	case tokLParen:
+		return "("
+	case tokRParen:
+		return ")"
+	case tokLBrace:
+		return "{"
+	case tokRBrace:
+		return "}"
+	case tokComma:
+		return ","
+	case tokEq:
+		return "=="
+	case tokNe:
+		return "!="
+	case tokNot:
+		return "!"
+	case tokAnd:
+		return "&&"
+	case tokOr:
+		return "||"
+	case tokIn:
+		return "in"
+	case tokNotIn:
+		return "not in"
+	case tokContains:
+		return "contains"
+	case tokStartsWith:
+		return "starts with"
+	case tokEndsWith:
+		return "ends with"
+	case tokAll:
+		return "all()"
+	case tokGlobal:
+		return "global()"
+	}
+	return "token"
 }
 
 // tokenize splits the whole input before parsing starts, as Calico does, so
@@ -211,6 +217,18 @@ func lexEmptyCall(in string, i int, opening string, kind tokKind, toks *[]token)
 // the word accepts exactly the same selectors but lets the parser give the
 // more useful "expected set literal".
 func matchWordOperator(s string) (tokKind, int) {
+	// Only recognised straight after a label, which is what lets "in",
+	// "contains" and so on still be used as label names elsewhere.
+	wordOperators := [...]struct {
+		words []string
+		kind  tokKind
+	}{
+		{[]string{"contains"}, tokContains},
+		{[]string{"starts", "with"}, tokStartsWith},
+		{[]string{"ends", "with"}, tokEndsWith},
+		{[]string{"not", "in"}, tokNotIn},
+		{[]string{"in"}, tokIn},
+	}
 	for _, op := range wordOperators {
 		n := 0
 		for k, w := range op.words {

@@ -90,16 +90,29 @@ func inSet(set []string, v string) bool {
 	return found
 }
 
-var binaryOpText = [...]string{
-	opEq:         " == ",
-	opNe:         " != ",
-	opContains:   " contains ",
-	opStartsWith: " starts with ",
-	opEndsWith:   " ends with ",
-	opIn:         " in ",
-	opNotIn:      " not in ",
-	opAnd:        " && ",
-	opOr:         " || ",
+// infix is how String spells a binary operator, blanks included.
+func (op opKind) infix() string {
+	switch op {
+	case opEq:
+		return " == "
+	case opNe:
+		return " != "
+	case opContains:
+		return " contains "
+	case opStartsWith:
+		return " starts with "
+	case opEndsWith:
+		return " ends with "
+	case opIn:
+		return " in "
+	case opNotIn:
+		return " not in "
+	case opAnd:
+		return " && "
+	case opOr:
+		return " || "
+	}
+	panic("selector: infix of a non-binary op")
 }
 
 // write appends the canonical form of n to b.
@@ -115,11 +128,11 @@ func (n *node) write(b *strings.Builder) {
 		b.WriteByte(')')
 	case opEq, opNe, opContains, opStartsWith, opEndsWith:
 		b.WriteString(n.label)
-		b.WriteString(binaryOpText[n.op])
+		b.WriteString(n.op.infix())
 		writeQuoted(b, n.value)
 	case opIn, opNotIn:
 		b.WriteString(n.label)
-		b.WriteString(binaryOpText[n.op])
+		b.WriteString(n.op.infix())
 		b.WriteByte('{')
 		for i, v := range n.set {
 			if i > 0 {
@@ -137,7 +150,7 @@ func (n *node) write(b *strings.Builder) {
 		b.WriteByte('(')
 		for i, k := range n.kids {
 			if i > 0 {
-				b.WriteString(binaryOpText[n.op])
+				b.WriteString(n.op.infix())
 			}
 			k.write(b)
 		}

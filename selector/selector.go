@@ -99,9 +99,11 @@ func uniqueID(canonical string) string {
 }
 
 // String returns the canonical form of s, described in the package
-// documentation. Selectors that select the same way by construction (same
-// operands, set order, quoting, parentheses) print identically, and
-// Parse(s.String()) yields a selector that prints the same.
+// documentation. Selectors that differ only in spelling (blanks, quotes,
+// set order and duplicates, redundant parentheses and negations, notin for
+// not in) print identically, and Parse(s.String()) prints the same again.
+// It does not prove deeper equivalences: "a == 'b'" and "!a != 'b'" print
+// differently although they match the same labels.
 func (s *Selector) String() string {
 	if s == nil || s.root == nil {
 		return canonicalAll
