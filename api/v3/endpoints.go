@@ -48,6 +48,10 @@ type Profile struct {
 type IPNAT struct {
 	InternalIP string `json:"internalIP"`
 	ExternalIP string `json:"externalIP"`
+	// Source is what created the mapping ("openstack" for a floating IP).
+	// Calico releases before 3.30 always wrote it, so it is kept to read
+	// their data; Tabby gives it no meaning.
+	Source string `json:"source,omitempty"`
 }
 
 // WorkloadEndpointPort is a named port a workload declares, used to resolve
@@ -111,10 +115,10 @@ type HostEndpoint struct {
 	Spec              HostEndpointSpec `json:"spec,omitempty"`
 }
 
-// ProtoPort is a failsafe port: a protocol (default tcp), a port and an
-// optional network.
+// ProtoPort is a failsafe port: a protocol (TCP, UDP or SCTP; Default fills
+// in TCP when it is empty), a port and an optional network.
 type ProtoPort struct {
-	Protocol string `json:"protocol"`
+	Protocol string `json:"protocol,omitempty"`
 	Port     uint16 `json:"port"`
 	Net      string `json:"net,omitempty"`
 }

@@ -36,10 +36,14 @@ const AssumeNeededOnEveryNode PolicyPerformanceHint = "AssumeNeededOnEveryNode"
 // counterpart.
 type StagedAction string
 
-// The staged actions.
+// The staged actions. Learn and Ignore exist because Calico's API accepts
+// them (its open-source releases give them no behaviour of their own), so
+// that Calico data decodes and validates here too.
 const (
 	StagedActionSet    StagedAction = "Set"
 	StagedActionDelete StagedAction = "Delete"
+	StagedActionLearn  StagedAction = "Learn"
+	StagedActionIgnore StagedAction = "Ignore"
 )
 
 // Rule is one ingress or egress rule. All of its match fields are ANDed.
