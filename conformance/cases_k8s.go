@@ -1,12 +1,17 @@
 package conformance
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // knp returns a networking.k8s.io/v1 NetworkPolicy document; spec is YAML
-// indented from column 0.
+// indented from column 0. Names are quoted, and so must be the values in
+// spec that could read as something else: Kubernetes decodes YAML 1.1, where
+// a bare y is the boolean true (and becomes the string "true").
 func knp(ns, name, spec string) string {
-	return "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: " + name +
-		"\n  namespace: " + ns + "\nspec:\n" + indent(spec, "  ")
+	return "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: " + strconv.Quote(name) +
+		"\n  namespace: " + strconv.Quote(ns) + "\nspec:\n" + indent(spec, "  ")
 }
 
 func indent(s, prefix string) string {
@@ -61,7 +66,7 @@ ingress:
 podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
 `),
 			DefaultAllow: true,
 			Expect:       []Expectation{Deny("*", "x/a"), Allow("y/*", "x/a")},
@@ -97,7 +102,7 @@ podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
   - namespaceSelector:
-      matchExpressions: [{key: ns, operator: In, values: [y]}]
+      matchExpressions: [{key: ns, operator: In, values: ["y"]}]
 `),
 			DefaultAllow: true,
 			Expect:       []Expectation{Deny("*", "x/a"), Allow("y/*", "x/a")},
@@ -109,7 +114,7 @@ podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
   - namespaceSelector:
-      matchExpressions: [{key: ns, operator: In, values: [y]}]
+      matchExpressions: [{key: ns, operator: In, values: ["y"]}]
   - podSelector:
       matchExpressions: [{key: pod, operator: In, values: [b]}]
 `),
@@ -162,7 +167,7 @@ ingress:
 podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
     podSelector: {matchLabels: {pod: a}}
 `),
 			DefaultAllow: true,
@@ -174,7 +179,7 @@ ingress:
 podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
   ports:
   - {port: 81, protocol: TCP}
 `),
@@ -187,14 +192,14 @@ ingress:
 podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
   ports:
   - {port: 80, protocol: TCP}
 `) + knp("x", "allow-y-81", `
 podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
   ports:
   - {port: 81, protocol: TCP}
 `),
@@ -228,7 +233,7 @@ ingress:
 podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
   ports:
   - {port: serve-80-tcp, protocol: TCP}
 `),
@@ -254,7 +259,7 @@ podSelector: {matchLabels: {pod: a}}
 policyTypes: [Egress]
 egress:
 - to:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
     podSelector: {matchLabels: {pod: a}}
 `),
 			DefaultAllow: true,
@@ -310,7 +315,7 @@ ingress:
   - podSelector: {matchLabels: {pod: b}}
 egress:
 - to:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
 `),
 			DefaultAllow: true,
 			Expect: []Expectation{Deny("*", "x/a"), Allow("x/b", "x/a"),
@@ -323,7 +328,7 @@ podSelector: {matchLabels: {pod: a}}
 policyTypes: [Egress]
 egress:
 - to:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
     podSelector: {matchLabels: {pod: a}}
 `) + knp("y", "allow-x-a", `
 podSelector: {matchLabels: {pod: b}}
@@ -384,7 +389,7 @@ policyTypes: [Ingress]
 podSelector: {}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
 `),
 			DefaultAllow: true,
 			Expect:       []Expectation{Deny("*", "x/*"), Allow("y/*", "x/*")},
@@ -406,7 +411,7 @@ ingress:
 podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}
+  - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: "y"}}
 `),
 			DefaultAllow: true,
 			Expect:       []Expectation{Deny("*", "x/a"), Allow("y/*", "x/a")},
@@ -447,7 +452,7 @@ policyTypes: [Ingress, Egress]
 podSelector: {matchLabels: {pod: a}}
 ingress:
 - from:
-  - namespaceSelector: {matchLabels: {ns: y}}
+  - namespaceSelector: {matchLabels: {ns: "y"}}
 `) + knp("x", "allow-b", `
 podSelector: {matchLabels: {pod: a}}
 ingress:

@@ -10,7 +10,10 @@
 // table, written by hand from the Kubernetes or Calico semantics as a short
 // list of Expectations applied in order over a default.
 //
-// The package imports nothing of Tabby: a layer under test implements Prober
-// and calls Run. Loopback traffic (a pod to itself) is not part of the table,
-// as upstream, because its treatment is not defined by the Kubernetes API.
+// A layer under test loads the objects Resources returns for the model and a
+// case (the model's pods and namespaces and the case's policies, all as the
+// projectcalico.org/v3 objects Calico makes of them), implements Prober and
+// calls Run. The package depends only on api/v3 and k8s, so that every layer
+// can use it. Loopback traffic (a pod to itself) is not part of the table, as
+// upstream, because its treatment is not defined by the Kubernetes API.
 package conformance

@@ -97,15 +97,16 @@ func PortName(port int, proto string) string {
 // KubernetesYAML returns the model as Kubernetes v1 YAML documents: the
 // namespaces (labelled ns=<name> and kubernetes.io/metadata.name=<name>, as
 // the API server does) and the pods with their labels, node, IP and named
-// container ports.
+// container ports. Names and label values are quoted: Kubernetes decodes
+// YAML 1.1, in which a bare y would be the boolean true.
 func (m Model) KubernetesYAML() string {
 	var b strings.Builder
 	for _, ns := range m.Namespaces {
-		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n    ns: %s\n    kubernetes.io/metadata.name: %s\n", ns, ns, ns)
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: %q\n  labels:\n    ns: %q\n    kubernetes.io/metadata.name: %q\n", ns, ns, ns)
 	}
 	for _, p := range m.Peers() {
-		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels:\n    pod: %s\n", p.Name, p.Namespace, p.Name)
-		fmt.Fprintf(&b, "spec:\n  nodeName: %s\n  containers:\n", m.Node(p))
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %q\n  namespace: %q\n  labels:\n    pod: %q\n", p.Name, p.Namespace, p.Name)
+		fmt.Fprintf(&b, "spec:\n  nodeName: %q\n  containers:\n", m.Node(p))
 		for _, port := range m.Ports {
 			for _, proto := range m.Protocols {
 				name := PortName(port, proto)

@@ -99,18 +99,29 @@
 //
 // Every selector, policy and rule alike, is an entry of a selector index,
 // shared by all users of the same canonical form and filed under one label
-// requirement among its top-level conjuncts (k == "v", k in {...}, has(k);
-// the namespace label first). Members (endpoints and network sets) are
-// filed by label key and value. Relabelling one member evaluates only the
-// entries filed under its labels, the unrestricted ones and the ones that
-// matched it before; adding a selector evaluates only the members of its
-// most selective requirement. A policy change therefore costs work in
+// requirement among its top-level conjuncts (k == "v", k in {...}, has(k)):
+// the one the fewest members meet when the entry is created and, among
+// equals (all of them while policies load before endpoints), the namespace
+// label first and the orchestrator label, which every pod shares, after
+// any other equality. Members (endpoints and network sets) are filed by
+// label key and value. Relabelling one member evaluates only the entries
+// filed under its labels, the unrestricted ones and the ones that matched
+// it before; adding a selector evaluates only the members of its most
+// selective requirement. A policy change therefore costs work in
 // proportion to what it selects, and an endpoint change in proportion to
 // the selectors that could select it, not to the size of the cluster.
 //
 // Endpoint policy lists are kept sorted as matches come and go, so
 // Evaluate only reads. Changes are coalesced per endpoint (Drain) and per
-// rule selector set (DrainSets) until pulled.
+// rule selector set (DrainSets) until pulled. The pending changes are
+// replaced, not cleared, when pulled: clearing or ranging over a Go map
+// costs the largest size it ever had, which after the initial load would
+// be the size of the cluster.
+//
+// TestIncrementalWorkIsTheSameAt1000And10000Endpoints (work counted) and
+// BenchmarkIncrementalRatio (time) hold the incremental path to this: one
+// relabelling or policy edit costs the same in a cluster of 10,000
+// endpoints as in one of 1,000.
 //
 // # Invariants
 //

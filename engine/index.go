@@ -236,7 +236,7 @@ func (ix *index) ref(d domain, sel *selector.Selector) *selEntry {
 		members:  map[*member]struct{}{},
 		policies: map[*policyState]struct{}{},
 	}
-	e.reg = registrationTerm(e.terms)
+	e.reg = ix.registrationTerm(e.terms)
 	si.entries[canon] = e
 	si.register(e)
 	ix.candidateMembers(e, func(m *member) {
@@ -269,16 +269,7 @@ func (ix *index) unref(e *selEntry) {
 func (ix *index) candidateMembers(e *selEntry, f func(*member)) {
 	best, bestLen := -1, len(ix.members)
 	for i, t := range e.terms {
-		n := 0
-		switch t.kind {
-		case termHas:
-			n = len(ix.byKey[t.label])
-		case termEq, termIn:
-			for _, v := range t.values {
-				n += len(ix.byKV[t.label][v])
-			}
-		}
-		if n < bestLen || best < 0 && n <= bestLen {
+		if n := ix.bucketSize(t); n < bestLen || best < 0 && n <= bestLen {
 			best, bestLen = i, n
 		}
 	}
@@ -302,28 +293,51 @@ func (ix *index) candidateMembers(e *selEntry, f func(*member)) {
 	}
 }
 
-// registrationTerm picks the requirement an entry is filed under: an
-// equality (or small set) before mere presence, and among those the
-// namespace label, which partitions real clusters best, then the first in
-// canonical order.
-func registrationTerm(terms []term) term {
-	best := term{}
+// bucketSize is the number of members that meet requirement t now.
+func (ix *index) bucketSize(t term) int {
+	switch t.kind {
+	case termHas:
+		return len(ix.byKey[t.label])
+	case termEq, termIn:
+		n := 0
+		for _, v := range t.values {
+			n += len(ix.byKV[t.label][v])
+		}
+		return n
+	}
+	return len(ix.members)
+}
+
+// registrationTerm picks the requirement an entry is filed under. Every
+// relabelling of a member meeting it evaluates the entry, so the best is
+// the one fewest members meet: the smallest bucket now, and among equal
+// buckets (all empty while a cluster loads its policies first) the most
+// selective kind: the namespace label, which partitions clusters best, then
+// any other equality, then a set of values, then the orchestrator label,
+// which every pod of an orchestrator shares (so every Kubernetes rule
+// selector has the term projectcalico.org/orchestrator == "k8s"), then mere
+// presence. The first in canonical order breaks the remaining ties.
+func (ix *index) registrationTerm(terms []term) term {
 	rank := func(t term) int {
 		switch {
 		case t.kind == termEq && t.label == v3.LabelNamespace:
-			return 4
-		case t.kind == termEq:
-			return 3
-		case t.kind == termIn:
+			return 5
+		case t.kind == termEq && t.label == v3.LabelOrchestrator:
 			return 2
+		case t.kind == termEq:
+			return 4
+		case t.kind == termIn:
+			return 3
 		case t.kind == termHas:
 			return 1
 		}
 		return 0
 	}
+	best, bestSize := term{}, 0
 	for _, t := range terms {
-		if rank(t) > rank(best) {
-			best = t
+		size := ix.bucketSize(t)
+		if best.kind == termOther || size < bestSize || size == bestSize && rank(t) > rank(best) {
+			best, bestSize = t, size
 		}
 	}
 	return best

@@ -137,8 +137,10 @@ func (e *Engine) Drain() []EndpointUpdate {
 	for k := range e.removed {
 		out = append(out, EndpointUpdate{Endpoint: k})
 	}
-	clear(e.dirty)
-	clear(e.removed)
+	// Fresh maps rather than clear: clearing or ranging over a map costs
+	// its capacity, and one large batch (the initial load) would otherwise
+	// make every later Drain cost as much as the cluster is large.
+	e.dirty, e.removed = map[*member]struct{}{}, map[v3.Key]struct{}{}
 	slices.SortFunc(out, func(a, b EndpointUpdate) int { return compareKeys(a.Endpoint, b.Endpoint) })
 	return out
 }
@@ -158,8 +160,8 @@ func (e *Engine) DrainSets() []SetUpdate {
 	for id, canon := range e.deletedSets {
 		out = append(out, SetUpdate{ID: id, Selector: canon, Deleted: true})
 	}
-	clear(e.dirtySets)
-	clear(e.deletedSets)
+	// Fresh maps, as in Drain.
+	e.dirtySets, e.deletedSets = map[*selEntry]struct{}{}, map[string]string{}
 	// An ID is never both changed and deleted: recreating a set clears
 	// its pending deletion.
 	slices.SortFunc(out, func(a, b SetUpdate) int { return strings.Compare(a.ID, b.ID) })
