@@ -242,6 +242,18 @@ func (e *Engine) Policy(key v3.Key) (*Policy, bool) {
 	return p.pol, true
 }
 
+// ProfileRules returns the compiled rules of a profile, as the dataplane
+// renders them; ok is false when no such profile exists (an endpoint's
+// missing profile contributes nothing, as in Felix). The slices are
+// immutable: a changed profile gets new ones.
+func (e *Engine) ProfileRules(name string) (ingress, egress []Rule, ok bool) {
+	p := e.profiles[name]
+	if p == nil {
+		return nil, nil, false
+	}
+	return p.ingress, p.egress, true
+}
+
 // RulePeers reports what the source and destination of rule index of a
 // policy's ingress or egress rules match.
 func (e *Engine) RulePeers(policy v3.Key, dir Direction, index int) (RulePeers, error) {
