@@ -21,10 +21,9 @@ import (
 //
 // Objects come in the order they are to be applied: a later object with the
 // key of an earlier one (a case's own Profile kns.z, say) replaces it.
-// Converted objects are exactly what k8s.Convert makes, which has validated
-// their Kubernetes source as the API server would; they are not put through
-// v3.Validate, which refuses the lower-case port protocols ("tcp") Calico
-// writes on the endpoints of pods. Resources fails, naming the document, on
+// Converted objects are exactly what k8s.Convert makes, and they too must
+// pass v3.Validate, so a conversion can never produce what calicoctl would
+// refuse. Resources fails, naming the document, on
 // anything that does not decode, convert without a warning or validate: a
 // case must mean exactly what it says.
 func Resources(m Model, c Case) ([]v3.Object, error) {
@@ -87,6 +86,11 @@ func convert(kobjs []runtime.Object) ([]v3.Object, error) {
 			errs[i] = fmt.Errorf("%s %s/%s: %s", r.Kind, r.Namespace, r.Name, r)
 		}
 		return nil, errors.Join(errs...)
+	}
+	for _, o := range res.Objects {
+		if err := v3.Validate(o); err != nil {
+			return nil, fmt.Errorf("converted: %w", err)
+		}
 	}
 	return res.Objects, nil
 }

@@ -213,11 +213,32 @@ func (p *path) write(b *strings.Builder) {
 		b.WriteString(strconv.Quote(p.field))
 		b.WriteByte(']')
 	default:
+		if !isPlainFieldName(p.field) {
+			// A key the user wrote that is no field name (it has spaces,
+			// dots, line breaks or nothing at all) is printed quoted, so
+			// that the path stays unambiguous and on one line.
+			b.WriteByte('[')
+			b.WriteString(strconv.Quote(p.field))
+			b.WriteByte(']')
+			return
+		}
 		if p.parent != nil {
 			b.WriteByte('.')
 		}
 		b.WriteString(p.field)
 	}
+}
+
+// isPlainFieldName reports whether s can be printed bare in a path: ASCII
+// letters, digits, '_' and '-', as every JSON field name of the kinds is.
+func isPlainFieldName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // fieldProblem is one thing wrong with one field of a document.

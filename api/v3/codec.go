@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -97,7 +98,7 @@ func (e *DocumentError) Error() string {
 	var b strings.Builder
 	b.WriteString("document ")
 	b.WriteString(strconv.Itoa(e.Document))
-	if id := resourceID(e.Kind, e.Namespace, e.Name); id != "" {
+	if id := ResourceID(e.Kind, e.Namespace, e.Name); id != "" {
 		b.WriteString(" (")
 		b.WriteString(id)
 		b.WriteByte(')')
@@ -114,12 +115,15 @@ func (e *DocumentError) Error() string {
 // Unwrap returns the sentinel error that classifies the problem.
 func (e *DocumentError) Unwrap() error { return e.Err }
 
-// resourceID prints "Kind ns/name", "Kind name" or "Kind", skipping what is
-// empty, or nothing without a kind.
-func resourceID(kind, namespace, name string) string {
+// ResourceID names a resource as the messages of this package do:
+// "Kind namespace/name", "Kind name" or "Kind", skipping what is empty, or
+// "" without a kind. A part holding spaces or unprintable characters is
+// quoted, so that the result is one unambiguous line.
+func ResourceID(kind, namespace, name string) string {
 	if kind == "" {
 		return ""
 	}
+	kind, namespace, name = idPart(kind), idPart(namespace), idPart(name)
 	id := kind
 	switch {
 	case name != "" && namespace != "":
@@ -128,6 +132,16 @@ func resourceID(kind, namespace, name string) string {
 		id += " " + name
 	}
 	return id
+}
+
+// idPart returns one part of a resource identifier as it is, or quoted if
+// it holds spaces or unprintable characters, which would make a message
+// ambiguous or break it across lines.
+func idPart(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // DecodeError lists every problem Decode found, in input order.
@@ -191,11 +205,18 @@ func DecodeDocuments(data []byte) ([]Document, error) {
 }
 
 // rawValue is one top-level value of the input, or the syntax error that
-// stopped it from being read.
+// stopped it from being read, or the field problems that did.
 type rawValue struct {
 	value any
 	err   string
+	// problems, with ctx, are set when a YAML document parsed but holds
+	// values JSON cannot carry (see nonFiniteProblems).
+	problems []fieldProblem
+	ctx      docContext
 }
+
+// failed reports whether the value could not be read.
+func (v rawValue) failed() bool { return v.err != "" || len(v.problems) > 0 }
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
@@ -214,7 +235,7 @@ func parse(data []byte) []rawValue {
 		return values
 	}
 	fromYAML := parseYAML(data)
-	if len(values) == 0 || !slices.ContainsFunc(fromYAML, func(v rawValue) bool { return v.err != "" }) {
+	if len(values) == 0 || !slices.ContainsFunc(fromYAML, rawValue.failed) {
 		return fromYAML
 	}
 	return append(values, rawValue{err: jsonErr.Error()})
@@ -304,6 +325,10 @@ func parseYAML(data []byte) []rawValue {
 		}
 		j, err := yaml.YAMLToJSONStrict(c.text)
 		if err != nil {
+			if ctx, problems, ok := nonFiniteProblems(c.text, err); ok {
+				values = append(values, rawValue{ctx: ctx, problems: problems})
+				continue
+			}
 			values = append(values, rawValue{err: yamlError(err, c.line)})
 			continue
 		}
@@ -350,6 +375,121 @@ func trailingContent(doc []byte) bool {
 	return dec.Decode(&second) != io.EOF
 }
 
+// nonFiniteProblems explains a YAML document that could not be converted to
+// JSON because it holds .inf, -.inf or .nan, numbers YAML has and JSON (and
+// so Calico's datastore) cannot carry. It names each such value by its field
+// path, as the builder names any other bad value, and returns the
+// document's context for the message. ok is false if convErr has another
+// cause or the document is not a mapping.
+func nonFiniteProblems(doc []byte, convErr error) (c docContext, problems []fieldProblem, ok bool) {
+	var uve *json.UnsupportedValueError
+	if !errors.As(convErr, &uve) {
+		return docContext{}, nil, false
+	}
+	var root any
+	if err := yamlv2.Unmarshal(doc, &root); err != nil {
+		return docContext{}, nil, false
+	}
+	m, isMap := stringKeys(root).(map[string]any)
+	if !isMap {
+		return docContext{}, nil, false
+	}
+	c = contextOf(m)
+	if info, ok := kindByName(c.kind); ok {
+		findNonFinite(m, reflect.TypeOf(info.New()).Elem(), nil, &problems)
+	} else if base, isList := strings.CutSuffix(c.kind, "List"); isList {
+		// The items of a list are typed by the list's kind, not by
+		// listDocument, which leaves them generic.
+		itemType := reflect.Type(nil)
+		if info, ok := kindByName(base); ok {
+			itemType = reflect.TypeOf(info.New()).Elem()
+		}
+		for _, k := range sortedKeys(m) {
+			if items, isItems := m[k].([]any); isItems && strings.EqualFold(k, "items") {
+				for i, item := range items {
+					findNonFinite(item, itemType, (&path{field: k}).at(i), &problems)
+				}
+				continue
+			}
+			findNonFinite(m[k], nil, &path{field: k}, &problems)
+		}
+	} else {
+		findNonFinite(m, nil, nil, &problems)
+	}
+	return c, problems, len(problems) > 0
+}
+
+// stringKeys turns the maps the YAML parser gives (with keys of any type)
+// into maps with string keys, as JSON objects have.
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = stringKeys(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = stringKeys(e)
+		}
+		return x
+	}
+	return v
+}
+
+// findNonFinite walks v, a value of Go type t (nil when unknown), and
+// reports each infinite or NaN number with its path. Knowing the type lets
+// it print map keys as the builder does: metadata.labels["x"].
+func findNonFinite(v any, t reflect.Type, p *path, out *[]fieldProblem) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && isLeaf(t) {
+		t = nil
+	}
+	switch x := v.(type) {
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			*out = append(*out, fieldProblem{path: p.String(), err: ErrFieldValue,
+				reason: yamlFloat(x) + " is not a finite number"})
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			cp, ct := p.child(k), reflect.Type(nil)
+			switch {
+			case t != nil && t.Kind() == reflect.Struct:
+				sf := fieldsOf(t)
+				if i, _, ok := sf.lookup(k); ok {
+					ct = t.FieldByIndex(sf.list[i].index).Type
+				}
+			case t != nil && t.Kind() == reflect.Map:
+				cp, ct = p.key(k), t.Elem()
+			}
+			findNonFinite(x[k], ct, cp, out)
+		}
+	case []any:
+		var et reflect.Type
+		if t != nil && t.Kind() == reflect.Slice {
+			et = t.Elem()
+		}
+		for i, e := range x {
+			findNonFinite(e, et, p.at(i), out)
+		}
+	}
+}
+
+// yamlFloat spells a non-finite number as YAML does.
+func yamlFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return ".nan"
+	case f < 0:
+		return "-.inf"
+	}
+	return ".inf"
+}
+
 // yamlError rewrites a YAML parser error on one line, with line numbers
 // counted from the start of the input rather than of the document.
 func yamlError(err error, firstLine int) string {
@@ -373,6 +513,17 @@ type decoder struct {
 }
 
 func (d *decoder) top(v rawValue) {
+	if len(v.problems) > 0 {
+		// A document of a kind Tabby does not read is refused for that,
+		// whatever its values.
+		d.n++
+		if _, _, ok := d.identify(v.ctx); ok {
+			for _, p := range v.problems {
+				d.fail(v.ctx, p)
+			}
+		}
+		return
+	}
 	if v.err != "" {
 		d.n++
 		d.problems = append(d.problems, &DocumentError{Document: d.n, Reason: v.err, Err: ErrSyntax})
@@ -437,25 +588,37 @@ func (d *decoder) document(raw any) {
 		return
 	}
 	c := contextOf(m)
+	info, list, ok := d.identify(c)
+	switch {
+	case !ok:
+	case list:
+		d.list(c, m, info)
+	default:
+		d.object(c, m, info, nil, -1)
+	}
+}
+
+// identify finds the kind of a document, and whether the document is a
+// list of that kind, or reports why it has none Tabby reads.
+func (d *decoder) identify(c docContext) (info KindInfo, list, ok bool) {
 	if p, ok := checkAPIVersion(c); !ok {
 		d.fail(docContext{kind: c.kind, namespace: c.namespace, name: c.name}, p)
-		return
+		return KindInfo{}, false, false
 	}
 	if info, ok := kindByName(c.kind); ok {
-		d.object(c, m, info, nil, -1)
-		return
+		return info, false, true
 	}
 	if base, ok := strings.CutSuffix(c.kind, "List"); ok {
 		if info, ok := kindByName(base); ok {
-			d.list(c, m, info)
-			return
+			return info, true, true
 		}
 	}
 	if c.kind == "" {
 		d.fail(c, fieldProblem{path: "kind", reason: "must be specified", err: ErrUnknownKind})
-		return
+		return KindInfo{}, false, false
 	}
 	d.fail(c, fieldProblem{reason: unknownKindReason(c.kind), err: ErrUnknownKind})
+	return KindInfo{}, false, false
 }
 
 // object builds one resource of kind info from m, found at p in the
@@ -654,7 +817,7 @@ func describeObject(o Object) string {
 	if o == nil || reflect.ValueOf(o).IsNil() {
 		return "nil object"
 	}
-	return resourceID(KindOf(o), o.GetNamespace(), o.GetName())
+	return ResourceID(KindOf(o), o.GetNamespace(), o.GetName())
 }
 
 // marshalObject is json.Marshal of o with apiVersion and kind filled in and

@@ -139,6 +139,11 @@ type FelixConfigurationSpec struct {
 	// DropActionOverride is Drop, Accept, LogAndDrop or LogAndAccept; the
 	// LogAnd... values make end-of-tier drops visible in the flow log.
 	DropActionOverride string `json:"dropActionOverride,omitempty"`
+	// BPFLogLevel (Debug, Info or Off) has no effect in Tabby, which has no
+	// eBPF dataplane. It is here because Calico always writes it, empty or
+	// not, in every FelixConfiguration it stores or prints, and such data
+	// must decode.
+	BPFLogLevel string `json:"bpfLogLevel,omitempty"`
 }
 
 // FelixConfiguration configures the per-host agent (tabby-node), cluster-wide

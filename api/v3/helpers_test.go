@@ -30,6 +30,16 @@ func fixtureFiles(t testing.TB) []string {
 	return files
 }
 
+// readFile reads a fixture file.
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // mustDecode decodes YAML or JSON that the test knows to be valid.
 func mustDecode(t testing.TB, data string) []Object {
 	t.Helper()

@@ -78,10 +78,13 @@ type ValidationError struct {
 // `<Kind> <namespace>/<name>: <path>: <quoted value> <reason>`, without the
 // namespace for global kinds.
 func (e *ValidationError) Error() string {
-	id := resourceID(e.Kind, e.Namespace, e.Name)
+	prefix := ResourceID(e.Kind, e.Namespace, e.Name)
+	if prefix != "" {
+		prefix += ": "
+	}
 	lines := make([]string, len(e.Errors))
 	for i, fe := range e.Errors {
-		lines[i] = id + ": " + fe.Error()
+		lines[i] = prefix + fe.Error()
 	}
 	return strings.Join(lines, "\n")
 }
@@ -513,7 +516,14 @@ func (v *validator) portName(path, name string) {
 }
 
 // endpointPortProtocol checks the protocol of a port an endpoint declares.
+// Besides the rule spellings it takes the lower-case "V1" names tcp, udp
+// and sctp, because that is how Calico's Kubernetes conversion writes the
+// ports of the WorkloadEndpoints it makes from pods.
 func (v *validator) endpointPortProtocol(path string, p Protocol) {
+	switch p.Name {
+	case "tcp", "udp", "sctp":
+		return
+	}
 	if !v.protocol(path, p) {
 		return
 	}
@@ -639,6 +649,7 @@ var (
 	endpointToHostActions = []string{"Drop", "Accept", "Return"}
 	nftablesModes         = []string{"Enabled", "Disabled", "Auto"}
 	dropActionOverrides   = []string{"Drop", "Accept", "LogAndDrop", "LogAndAccept"}
+	bpfLogLevels          = []string{"Debug", "Info", "Off"}
 	failsafeProtocols     = []string{ProtocolTCP, ProtocolUDP, ProtocolSCTP}
 )
 
@@ -648,6 +659,7 @@ func (v *validator) felixConfiguration(f *FelixConfiguration) {
 	v.protoPorts("spec.failsafeOutboundHostPorts", s.FailsafeOutboundHostPorts)
 	v.oneOf("spec.defaultEndpointToHostAction", s.DefaultEndpointToHostAction, endpointToHostActions)
 	v.oneOf("spec.dropActionOverride", s.DropActionOverride, dropActionOverrides)
+	v.oneOf("spec.bpfLogLevel", s.BPFLogLevel, bpfLogLevels)
 	if s.NFTablesMode != nil {
 		v.oneOf("spec.nftablesMode", *s.NFTablesMode, nftablesModes)
 	}

@@ -137,7 +137,7 @@ func (v *validator) icmp(path string, r *Rule) {
 
 // ruleIPVersion checks that ICMP and ICMPv6 agree with ipVersion.
 func (v *validator) ruleIPVersion(path string, r *Rule) {
-	if r.IPVersion == nil {
+	if r.IPVersion == nil || (*r.IPVersion != 4 && *r.IPVersion != 6) {
 		return
 	}
 	for _, f := range []struct {
@@ -304,7 +304,8 @@ func (v *validator) ruleNets(path string, r *Rule) {
 			if pfx.Addr().Is4() {
 				version = 4
 			}
-			if r.IPVersion != nil && *r.IPVersion != version {
+			// An ipVersion other than 4 or 6 is reported on its own.
+			if r.IPVersion != nil && (*r.IPVersion == 4 || *r.IPVersion == 6) && *r.IPVersion != version {
 				v.addf(np, n, "is an IPv%d CIDR, but the rule's ipVersion is %d", version, *r.IPVersion)
 			}
 			if f.negated && pfx.Bits() == 0 {
