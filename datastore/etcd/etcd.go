@@ -49,6 +49,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd datastore: %w", err)
 	}
+	// When no member even accepts a connection, say so at once rather
+	// than after the client's dial timeout.
+	if err := probe(ctx, cfg.Endpoints, min(cfg.DialTimeout, probeTimeout)); err != nil {
+		return nil, fmt.Errorf("connect to etcd: %w: no etcd member accepts connections at %s: %w",
+			datastore.ErrUnavailable, strings.Join(cfg.Endpoints, ","), err)
+	}
 	client, err := clientv3.New(clientv3.Config{
 		Endpoints:            cfg.Endpoints,
 		TLS:                  tlsCfg,
@@ -84,6 +90,46 @@ func (s *Store) connectError(ctx context.Context, tlsCfg *tls.Config, err error)
 		}
 	}
 	return err
+}
+
+// probeTimeout bounds the TCP connection probe of Open.
+const probeTimeout = time.Second
+
+// probe dials every endpoint at once. It returns an error only when every
+// endpoint refused the connection outright (nothing listens, no route, an
+// unknown host): one that accepts, or is merely slow to answer, is left to
+// the client and its dial timeout.
+func probe(ctx context.Context, endpoints []string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	errs := make(chan error, len(endpoints))
+	for _, ep := range endpoints {
+		go func() {
+			u, err := url.Parse(ep)
+			if err != nil {
+				errs <- err
+				return
+			}
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", u.Host)
+			if err == nil {
+				conn.Close()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range endpoints {
+		err := <-errs
+		var ne net.Error
+		if err == nil || ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // diagnose dials the first endpoint that fails and returns why, or nil if

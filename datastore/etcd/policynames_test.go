@@ -152,7 +152,8 @@ func TestLegacyPolicyNames(t *testing.T) {
 			}
 		}},
 		{"an object written with a resourceVersion and selfLink is stored without them", func(t *testing.T, s datastore.Store, raw rawStore) {
-			in := &v3.Tier{ObjectMeta: metav1.ObjectMeta{Name: "t1", ResourceVersion: "12345", SelfLink: "/apis/x"}}
+			in := &v3.Tier{ObjectMeta: metav1.ObjectMeta{Name: "t1", ResourceVersion: "12345"}}
+			in.SetSelfLink("/apis/x")
 			if _, err := s.Apply(ctx, in); err != nil {
 				t.Fatalf("Apply: %v", err)
 			}

@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -47,6 +49,10 @@ type Config struct {
 	// empty). Port 0 picks a free port; Endpoints reports it. An https URL
 	// needs CertFile and KeyFile.
 	ClientURL string
+	// ClientURLs, if not empty, replaces ClientURL with several URLs to
+	// serve clients on, such as loopback and a host address. They must
+	// share one scheme.
+	ClientURLs []string
 	// PeerURL is the URL other members reach this one on. If empty, a
 	// unix socket in Dir, which needs no port and suits a single member.
 	PeerURL string
@@ -69,6 +75,7 @@ type Config struct {
 type Server struct {
 	etcd      *embed.Etcd
 	endpoints []string
+	closeOnce sync.Once
 }
 
 // Start starts the member and waits until it serves clients, which for a
@@ -100,6 +107,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	for _, l := range e.Clients {
 		eps = append(eps, scheme+"://"+l.Addr().String())
 	}
+	slices.Sort(eps)
 	return &Server{etcd: e, endpoints: eps}, nil
 }
 
@@ -114,8 +122,12 @@ func etcdConfig(cfg Config) (*embed.Config, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
-	if cfg.ClientURL == "" {
-		cfg.ClientURL = DefaultClientURL
+	clientURLs := cfg.ClientURLs
+	if len(clientURLs) == 0 {
+		clientURLs = []string{cfg.ClientURL}
+	}
+	if clientURLs[0] == "" {
+		clientURLs = []string{DefaultClientURL}
 	}
 	if cfg.PeerURL == "" {
 		cfg.PeerURL = "unix://" + filepath.Join(dir, "peer.sock")
@@ -123,10 +135,18 @@ func etcdConfig(cfg Config) (*embed.Config, error) {
 	if cfg.MaxTxnOps == 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
 	}
-	curl, err := parseURL("client", cfg.ClientURL)
-	if err != nil {
-		return nil, err
+	var curls []url.URL
+	for _, s := range clientURLs {
+		u, err := parseURL("client", s)
+		if err != nil {
+			return nil, err
+		}
+		if len(curls) > 0 && u.Scheme != curls[0].Scheme {
+			return nil, fmt.Errorf("client URLs %s and %s: all client URLs must have the same scheme", clientURLs[0], s)
+		}
+		curls = append(curls, *u)
 	}
+	curl := &curls[0]
 	purl, err := parseURL("peer", cfg.PeerURL)
 	if err != nil {
 		return nil, err
@@ -134,7 +154,7 @@ func etcdConfig(cfg Config) (*embed.Config, error) {
 	ecfg := embed.NewConfig()
 	ecfg.Dir = dir
 	ecfg.Name = cfg.Name
-	ecfg.ListenClientUrls, ecfg.AdvertiseClientUrls = []url.URL{*curl}, []url.URL{*curl}
+	ecfg.ListenClientUrls, ecfg.AdvertiseClientUrls = curls, curls
 	ecfg.ListenPeerUrls, ecfg.AdvertisePeerUrls = []url.URL{*purl}, []url.URL{*purl}
 	ecfg.InitialCluster = cfg.InitialCluster
 	if ecfg.InitialCluster == "" {
@@ -150,7 +170,7 @@ func etcdConfig(cfg Config) (*embed.Config, error) {
 	ecfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger)
 	if curl.Scheme == "https" {
 		if cfg.CertFile == "" || cfg.KeyFile == "" {
-			return nil, fmt.Errorf("client URL %s needs a certificate and key", cfg.ClientURL)
+			return nil, fmt.Errorf("client URL %s needs a certificate and key", curl.String())
 		}
 		ecfg.ClientTLSInfo.CertFile = cfg.CertFile
 		ecfg.ClientTLSInfo.KeyFile = cfg.KeyFile
@@ -182,13 +202,19 @@ func parseURL(what, s string) (*url.URL, error) {
 // port when ClientURL asked for port 0.
 func (s *Server) Endpoints() []string { return append([]string(nil), s.endpoints...) }
 
+// IsLeader reports whether the member currently leads its cluster (a
+// single member always does once started).
+func (s *Server) IsLeader() bool {
+	return s.etcd.Server.Leader() == s.etcd.Server.MemberID()
+}
+
 // Err returns a channel that receives an error if the server fails after
 // starting.
 func (s *Server) Err() <-chan error { return s.etcd.Err() }
 
 // Close stops the server and waits until it has released its data
-// directory and ports.
+// directory and ports. Closing a closed server does nothing.
 func (s *Server) Close() error {
-	s.etcd.Close()
+	s.closeOnce.Do(s.etcd.Close)
 	return nil
 }
