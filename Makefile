@@ -29,6 +29,10 @@ staticcheck:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
-## demo: the main job (for now: validate the seed examples, then the offline matrix)
+## demo: the main job: validate the seed policies, print who can reach whom (seeds, examples/demo), trace a denied flow
+CALICOCTL := $(GO) run ./cmd/calicoctl
 demo:
-	$(GO) run ./cmd/calicoctl validate -f examples/seeds/
+	$(CALICOCTL) validate -f examples/seeds/
+	$(CALICOCTL) policy matrix -f examples/seeds/ --ports 53,6379 --protocols TCP,UDP
+	$(CALICOCTL) policy matrix -f examples/demo/ --ports 80,81
+	$(CALICOCTL) policy trace -f examples/demo/ --from x/c --to x/a --protocol TCP --port 80

@@ -50,7 +50,16 @@ written for Calico keep working.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 
 	root.AddCommand(
+		newCreateCommand(s),
+		newApplyCommand(s),
+		newReplaceCommand(s),
+		newDeleteCommand(s),
+		newGetCommand(s),
+		newPatchCommand(s),
+		newLabelCommand(s),
 		newValidateCommand(s),
+		newConvertCommand(s),
+		newPolicyCommand(s),
 		newVersionCommand(s),
 	)
 	return root
