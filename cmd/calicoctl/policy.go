@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +28,9 @@ Felix does, without touching any host:
   select   which endpoints does this policy apply to, and what do its rules match?
   for      which tiers, policies and profiles apply to this endpoint, in order?
 
-The commands read the resources to analyse from files (-f): Calico
+Without -f the commands read every resource of the datastore, configured as
+for every other calicoctl command (--config, ETCD_ENDPOINTS, ...), at one
+revision. With -f they read files instead: Calico
 projectcalico.org/v3 documents of any kind, and the Kubernetes objects Calico
 builds policy from (v1 Namespace, Pod, ServiceAccount and networking.k8s.io/v1
 NetworkPolicy), converted exactly as Calico converts them. One file may mix
@@ -36,7 +39,10 @@ both. Give -f several times to combine files and directories.
 Endpoints are named "namespace/pod" for workloads (or namespace/workload for
 ones that are not pods) and by name for host endpoints; a flow's peer may also
 be an IP address.`,
-		Example: `  # Why can't x/a reach y/b on TCP port 80?
+		Example: `  # Who can reach whom in the datastore, on TCP 80
+  calicoctl policy matrix
+
+  # Why can't x/a reach y/b on TCP port 80?
   calicoctl policy trace --from x/a --to y/b --protocol TCP --port 80 -f examples/demo/
 
   # Who can reach whom, on TCP 80 and 81
@@ -61,14 +67,16 @@ type analysisFlags struct {
 	recursive bool
 	namespace string
 	output    string
+	config    string
 }
 
 // add registers -f, -R and -o.
 func (a *analysisFlags) add(f *pflag.FlagSet) {
 	f.StringArrayVarP(&a.filenames, "filename", "f", nil,
-		`file or directory of resources to analyse, or "-" for standard input; repeat to combine`)
+		`file or directory of resources to analyse instead of the datastore, or "-" for standard input; repeat to combine`)
 	f.BoolVarP(&a.recursive, "recursive", "R", false, "with a directory, also read the files of its subdirectories")
 	f.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	addConfigFlag(f, &a.config)
 }
 
 // addNamespace registers -n; what says what it qualifies.
@@ -76,16 +84,14 @@ func (a *analysisFlags) addNamespace(f *pflag.FlagSet, what string) {
 	f.StringVarP(&a.namespace, "namespace", "n", "", fmt.Sprintf(`namespace of %s named without one (default "default")`, what))
 }
 
-// errNoDatastore is the answer of the analysis commands without -f: they
-// read no datastore yet.
-var errNoDatastore = errors.New("no datastore configured; give -f FILE or DIRECTORY with the resources to analyse (-f - reads standard input)")
-
-// loadModel builds the model the analysis commands question from the -f
-// inputs. Notes about the input go to stderr; problems are printed there,
-// each naming its file and document, and end the command with status 1.
-func loadModel(s streams, a analysisFlags) (*analysis.Model, error) {
+// loadModel builds the model the analysis commands question: from the -f
+// inputs when there are any, else from every resource in the datastore the
+// configuration names, read at one revision. Notes about file input go to
+// stderr; problems are printed there, each naming its file and document,
+// and end the command with status 1.
+func loadModel(ctx context.Context, s streams, a analysisFlags) (*analysis.Model, error) {
 	if len(a.filenames) == 0 {
-		return nil, errNoDatastore
+		return loadStoreModel(ctx, s, a.config)
 	}
 	var files []analysis.File
 	for _, name := range a.filenames {
@@ -144,4 +150,19 @@ func printJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// loadStoreModel reads every resource of the datastore in one consistent
+// list, so the analysis sees a single revision even while others write.
+func loadStoreModel(ctx context.Context, s streams, configPath string) (*analysis.Model, error) {
+	store, err := connect(ctx, s, configPath)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	l, err := store.List(ctx, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("read the datastore: %w", err)
+	}
+	return analysis.New(l.Items)
 }

@@ -58,7 +58,7 @@ func runPolicyMatrix(ctx context.Context, s streams, o matrixOptions) error {
 	if err := checkOutput(o.output); err != nil {
 		return err
 	}
-	m, err := loadModel(s, o.analysisFlags)
+	m, err := loadModel(ctx, s, o.analysisFlags)
 	if err != nil {
 		return err
 	}

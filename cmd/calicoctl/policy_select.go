@@ -31,11 +31,11 @@ one (knp.default.NAME).`,
   # A Kubernetes NetworkPolicy of the demo, by its Kubernetes name
   calicoctl policy select default-deny -n y -f examples/demo/`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}
-			m, err := loadModel(s, o)
+			m, err := loadModel(c.Context(), s, o)
 			if err != nil {
 				return err
 			}
@@ -71,11 +71,11 @@ address the endpoint holds.`,
   # The same by address, as JSON
   calicoctl policy for 10.100.1.1 -f examples/demo/ -o json`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}
-			m, err := loadModel(s, o)
+			m, err := loadModel(c.Context(), s, o)
 			if err != nil {
 				return err
 			}

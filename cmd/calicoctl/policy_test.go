@@ -326,8 +326,6 @@ func TestPolicyErrors(t *testing.T) {
 		args       []string
 		wantStderr []string
 	}{
-		{"without -f there is no datastore to read yet", []string{"policy", "matrix"},
-			[]string{"Error: no datastore configured; give -f"}},
 		{"a problem of the input names its file and document", []string{"policy", "for", "x", "-f", bad},
 			[]string{bad + ": document 2 (GlobalNetworkPolicy p): spec.bogus: unknown field\n", "Loading failed: 1 problem(s) in 1 file(s)\n"}},
 		{"an unknown endpoint is named", []string{"policy", "trace", "--from", "x/nobody", "--to", "x/a", "--port", "80", "-f", demoDir},

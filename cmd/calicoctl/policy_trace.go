@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 
 	"github.com/spf13/cobra"
@@ -63,7 +64,7 @@ the flow), and the flow itself.`,
 			if o.httpMethod != "" || o.httpPath != "" {
 				o.flow.HTTP = &engine.HTTPRequest{Method: o.httpMethod, Path: o.httpPath}
 			}
-			return runPolicyTrace(s, o)
+			return runPolicyTrace(cmd.Context(), s, o)
 		},
 	}
 	f := cmd.Flags()
@@ -87,11 +88,11 @@ the flow), and the flow itself.`,
 	return cmd
 }
 
-func runPolicyTrace(s streams, o traceOptions) error {
+func runPolicyTrace(ctx context.Context, s streams, o traceOptions) error {
 	if err := checkOutput(o.output); err != nil {
 		return err
 	}
-	m, err := loadModel(s, o.analysisFlags)
+	m, err := loadModel(ctx, s, o.analysisFlags)
 	if err != nil {
 		return err
 	}
