@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/tabby-project/tabby/agent"
+	"github.com/tabby-project/tabby/datastore/etcd"
+	"github.com/tabby-project/tabby/datastore/etcd/embedded"
+)
+
+// agentOptions are the flags of the agent mode, the root command.
+type agentOptions struct {
+	dataDir string
+}
+
+// etcdFromEnv reads the datastore settings calico-node reads: each
+// variable as CALICO_<NAME> first, then <NAME>. It reports whether an
+// external etcd is configured; without one the agent embeds its own.
+func etcdFromEnv(getenv func(string) string) (etcd.Config, bool, error) {
+	get := func(name string) string {
+		if v := getenv("CALICO_" + name); v != "" {
+			return v
+		}
+		return getenv(name)
+	}
+	if t := get("DATASTORE_TYPE"); t != "" && t != "etcdv3" {
+		return etcd.Config{}, false, fmt.Errorf("DATASTORE_TYPE=%s is not supported by tabby-node: use etcdv3", t)
+	}
+	var cfg etcd.Config
+	for _, ep := range strings.Split(get("ETCD_ENDPOINTS"), ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			cfg.Endpoints = append(cfg.Endpoints, ep)
+		}
+	}
+	cfg.CACertFile = get("ETCD_CA_CERT_FILE")
+	cfg.CertFile = get("ETCD_CERT_FILE")
+	cfg.KeyFile = get("ETCD_KEY_FILE")
+	cfg.Username = get("ETCD_USERNAME")
+	cfg.Password = get("ETCD_PASSWORD")
+	return cfg, len(cfg.Endpoints) > 0, nil
+}
+
+// runAgent runs the host agent until ctx is done: the datastore (the
+// external etcd, or an embedded one), the agent's loop, its metrics and
+// its flow logs.
+func runAgent(ctx context.Context, e env, o agentOptions) error {
+	fail := func(format string, args ...any) error {
+		fmt.Fprintf(e.stderr, "tabby-node: "+format+"\n", args...)
+		return &exitError{code: 1}
+	}
+	env, err := agent.FromEnv(e.getenv)
+	if err != nil {
+		return fail("%v", err)
+	}
+	cfg, external, err := etcdFromEnv(e.getenv)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if !external {
+		srv, err := embedded.Start(ctx, embedded.Config{Dir: o.dataDir})
+		if err != nil {
+			return fail("start the embedded datastore: %v", err)
+		}
+		defer srv.Close()
+		cfg.Endpoints = srv.Endpoints()
+		fmt.Fprintf(e.stdout, "tabby-node: no ETCD_ENDPOINTS: serving the embedded datastore on %s with data in %s\n",
+			strings.Join(cfg.Endpoints, ","), o.dataDir)
+	}
+	store, err := etcd.Open(ctx, cfg)
+	if err != nil {
+		return fail("open the datastore %s: %v", strings.Join(cfg.Endpoints, ","), err)
+	}
+	defer store.Close()
+
+	flow, err := env.OpenFlowLog()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if f, ok := flow.(*os.File); ok && f != os.Stdout {
+		defer f.Close()
+	}
+	reg := prometheus.NewRegistry()
+	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	a, err := agent.New(env.Config(store, reg, flow, logger))
+	if err != nil {
+		return fail("%v", err)
+	}
+	if env.MetricsAddr != "" {
+		go func() {
+			if err := agent.ServeMetrics(ctx, env.MetricsAddr, reg); err != nil && !errors.Is(err, context.Canceled) {
+				logger.Error("metrics server stopped", "addr", env.MetricsAddr, "error", err)
+			}
+		}()
+	}
+	fmt.Fprintf(e.stdout, "tabby-node: enforcing policy for node %q\n", env.NodeName)
+	if err := a.Run(ctx); err != nil {
+		return fail("%v", err)
+	}
+	fmt.Fprintln(e.stdout, "tabby-node: stopping; the programmed rules stay in place")
+	return nil
+}
+
+// addAgentFlags registers the agent mode's flags on the root command.
+func addAgentFlags(cmd *cobra.Command, o *agentOptions) {
+	cmd.Flags().StringVar(&o.dataDir, "data-dir", defaultDataDir,
+		"directory of the embedded datastore, used when ETCD_ENDPOINTS is not set")
+}
