@@ -2,8 +2,10 @@
 // without a dataplane: would this flow be allowed, and why (Trace); what
 // can reach what (Matrix); what does this policy select and what do its
 // rules match (Select); which tiers, policies and profiles apply to this
-// endpoint (For). calicoctl's `policy trace|matrix|select|for` commands are
-// thin wrappers around it.
+// endpoint (For); what is wrong or unreachable in this policy (Lint); what
+// would this change break (Diff, including what staged policies would
+// change). calicoctl's `policy trace|matrix|select|for|lint|diff` commands
+// are thin wrappers around it.
 //
 // The resources come from wherever the caller has them: New takes
 // projectcalico.org/v3 objects as a datastore stores them (a datastore list,

@@ -27,6 +27,8 @@ Felix does, without touching any host:
   matrix   what can reach what? (a grid of verdicts between every pair of endpoints)
   select   which endpoints does this policy apply to, and what do its rules match?
   for      which tiers, policies and profiles apply to this endpoint, in order?
+  lint     what is unreachable, shadowed or a trap in this policy? (for CI: --fail-on)
+  diff     what would this change break? (every flow whose verdict changes, and why)
 
 Without -f the commands read every resource of the datastore, configured as
 for every other calicoctl command (--config, ETCD_ENDPOINTS, ...), at one
@@ -57,6 +59,8 @@ be an IP address.`,
 		newPolicyMatrixCommand(s),
 		newPolicySelectCommand(s),
 		newPolicyForCommand(s),
+		newPolicyLintCommand(s),
+		newPolicyDiffCommand(s),
 	)
 	return cmd
 }
