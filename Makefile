@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 15s
 PKGS     := ./...
 
-.PHONY: all test vet unit fuzz demo bench staticcheck
+.PHONY: all test vet unit fuzz demo analyse bench staticcheck
 
 all: test
 
@@ -29,10 +29,17 @@ staticcheck:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
-## demo: the main job: validate the seed policies, print who can reach whom (seeds, examples/demo), trace a denied flow
+## demo: the main job (as root): a two-host lab of network namespaces with one agent per host,
+## the seed policies applied, real packets beside the engine's prediction, a change, again
 CALICOCTL := $(GO) run ./cmd/calicoctl
 demo:
 	$(CALICOCTL) validate -f examples/seeds/
+	$(GO) run ./cmd/tabby-lab demo
+
+## analyse: the same questions without a dataplane: matrices of the seeds and examples/demo,
+## the trace of a denied flow, and the lint of the seeds
+analyse:
 	$(CALICOCTL) policy matrix -f examples/seeds/ --ports 53,6379 --protocols TCP,UDP
 	$(CALICOCTL) policy matrix -f examples/demo/ --ports 80,81
 	$(CALICOCTL) policy trace -f examples/demo/ --from x/c --to x/a --protocol TCP --port 80
+	$(CALICOCTL) policy lint -f examples/seeds/ --fail-on none
