@@ -60,6 +60,7 @@ written for Calico keep working.`,
 		newValidateCommand(s),
 		newConvertCommand(s),
 		newPolicyCommand(s),
+		newFlowsCommand(s),
 		newVersionCommand(s),
 	)
 	return root

@@ -89,6 +89,15 @@ func runAgent(ctx context.Context, e env, o agentOptions) error {
 	}
 	reg := prometheus.NewRegistry()
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	if addr := uiAddr(e.getenv); addr != "" {
+		u, err := newUI(store)
+		if err != nil {
+			return fail("%v", err)
+		}
+		flow = u.flowLog(flow)
+		u.serve(ctx, addr, logger)
+		fmt.Fprintf(e.stdout, "tabby-node: web view and flow API on http://%s\n", addr)
+	}
 	a, err := agent.New(env.Config(store, reg, flow, logger))
 	if err != nil {
 		return fail("%v", err)

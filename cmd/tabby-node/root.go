@@ -28,8 +28,12 @@ it stops, so a dead or restarting agent never opens traffic. FELIX_<FIELD>
 variables (FAILSAFEINBOUNDHOSTPORTS, DROPACTIONOVERRIDE, LOGPREFIX, ...)
 override the datastore's FelixConfiguration; Log rules go to nflog group
 TABBY_NFLOG_GROUP (default 20) and become JSON flow-log lines on standard
-output (TABBY_FLOW_LOG_FILE); Prometheus metrics are served on
-http://127.0.0.1:9091/metrics.
+output (TABBY_FLOW_LOG_FILE) and are aggregated into flows; Prometheus
+metrics are served on http://127.0.0.1:9091/metrics, and a web view (the
+host's endpoints and their policies, the connectivity matrix, the flow log,
+the trace of a flow) with its JSON flow API (/api/flows, read by
+"calicoctl flows") on http://127.0.0.1:9092 (TABBY_UI_ADDR; none turns it
+off).
 
 On a single machine nothing else is needed: without ETCD_ENDPOINTS the
 datastore is an etcd embedded in tabby-node, serving on
