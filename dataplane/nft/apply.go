@@ -153,8 +153,11 @@ func (d *Dataplane) Apply(ctx context.Context, m *Model) (Changes, error) {
 		return p.changes, nil
 	}
 	if exists {
-		c.DelTable(d.table())
-		p.changes.Messages++
+		n, err := d.emptyTable(c)
+		if err != nil {
+			return Changes{}, fmt.Errorf("nft: apply: %w", err)
+		}
+		p.changes.Messages += n
 	}
 	if err := d.send(c, p); err != nil {
 		d.programmed = nil
@@ -209,6 +212,47 @@ func (d *Dataplane) tableExists(c *nftables.Conn) (bool, error) {
 		return false, fmt.Errorf("list tables: %w", err)
 	}
 	return slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == d.s.table }), nil
+}
+
+// emptyTable queues, at the head of the transaction, the removal of
+// everything in the existing table except its hooked chains, which are
+// only flushed: every rule, every set and map, every regular chain. The
+// rest of the transaction then rebuilds the table from nothing.
+//
+// Deleting and re-creating the whole table would be simpler, but it would
+// put the old table's hooked chains and the new one's on the same hooks
+// for the length of the transaction, and a packet that crossed the new
+// chain before the kernel's generation flip (seeing it empty) and the old
+// one after it (seeing it emptied) would pass both unjudged. A hooked
+// chain that stays in place is judged by one generation or the other,
+// never by neither. It returns the number of messages queued.
+func (d *Dataplane) emptyTable(c *nftables.Conn) (int, error) {
+	t := d.table()
+	chains, err := c.ListChainsOfTableFamily(t.Family)
+	if err != nil {
+		return 0, fmt.Errorf("list chains: %w", err)
+	}
+	sets, err := c.GetSets(t)
+	if err != nil {
+		return 0, fmt.Errorf("list sets: %w", err)
+	}
+	c.FlushTable(t)
+	n := 1
+	for _, s := range sets {
+		if s.Anonymous {
+			continue // bound to a rule: it goes with the rule
+		}
+		c.DelSet(&nftables.Set{Table: t, Name: s.Name})
+		n++
+	}
+	for _, ch := range chains {
+		if ch.Table == nil || ch.Table.Name != t.Name || ch.Hooknum != nil {
+			continue
+		}
+		c.DelChain(&nftables.Chain{Table: t, Name: ch.Name})
+		n++
+	}
+	return n, nil
 }
 
 // send queues the plan's messages in dependency order and flushes them as

@@ -152,6 +152,15 @@
 // next Apply replaces the table whole. Each transaction uses a netlink
 // socket of its own.
 //
+// Replacing a table whole (the first Apply of a new Dataplane, as when an
+// agent restarts) keeps the table and its hooked chains and, in the same
+// transaction, flushes them and deletes every other chain and set before
+// building the model again. Deleting and re-adding the table would be
+// simpler, but the old and new hooked chains would then share the hooks
+// while the transaction commits, and a packet crossing one before the
+// kernel's generation flip and the other after it would be judged by
+// neither: a restart could leak a packet that policy denies.
+//
 // # Requirements
 //
 // Programming needs Linux with nftables (5.x or later: inet tables,

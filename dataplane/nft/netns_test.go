@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -647,5 +648,62 @@ func TestEndOfTierDropsAreLogged(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("no end-of-tier drop logged to nflog group 9")
+	}
+}
+
+// TestTakeOverKeepsHookedChains checks that a new Dataplane (a restarted
+// agent) taking over a programmed table rebuilds it without ever removing
+// its hooked chains. Were they deleted and re-created, the old and the new
+// chains would share the hooks during the transaction, and a packet could
+// cross one before the kernel's generation flip and the other after it,
+// judged by neither.
+func TestTakeOverKeepsHookedChains(t *testing.T) {
+	tb := newTestbed(t, &lab.Topology{Hosts: []lab.Host{{Name: "node-1", Workloads: []lab.Workload{
+		{Namespace: "x", Name: "a", IPs: []string{"10.100.1.1"}, Ports: []lab.Port{{Port: 80, Protocol: lab.TCP}}},
+	}}}}, Config{})
+	h := tb.hosts["node-1"]
+	tb.sync()
+	// The library does not expose chain handles; the nft tool does.
+	hooked := func() map[string]string {
+		out, err := exec.Command("nsenter", "--net="+h.info.NetNSPath, "nft", "-a", "list", "table", "inet", DefaultTable).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list: %v\n%s", err, out)
+		}
+		handles := map[string]string{}
+		lines := strings.Split(string(out), "\n")
+		for i, l := range lines {
+			f := strings.Fields(l)
+			if len(f) == 7 && f[0] == "table" && f[5] == "handle" {
+				// A table made anew gets a new handle; its chains' handles
+				// restart from 1, so they alone would not tell.
+				handles["table"] = f[6]
+			}
+			if len(f) == 6 && f[0] == "chain" && f[4] == "handle" && i+1 < len(lines) && strings.Contains(lines[i+1], " hook ") {
+				handles[f[1]] = f[5]
+			}
+		}
+		return handles
+	}
+	before := hooked()
+	if len(before) < 2 {
+		t.Fatalf("the first sync programmed no hooked chain: %v", before)
+	}
+	fresh, err := New(Config{NetNS: int(h.ns.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	ch, err := fresh.Sync(context.Background(), h.in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.TableCreated {
+		t.Errorf("changes %+v: want the table rebuilt whole", ch)
+	}
+	if diff := cmp.Diff(before, hooked()); diff != "" {
+		t.Errorf("hooked chains and their kernel handles changed (-before +after):\n%s", diff)
+	}
+	if got, want := fresh.Programmed().String(), h.dp.Programmed().String(); got != want {
+		t.Errorf("the taken-over table differs from the original:\n%s\nwant:\n%s", got, want)
 	}
 }
