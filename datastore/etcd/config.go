@@ -24,7 +24,9 @@ const (
 // of calicoctl's CalicoAPIConfig.
 type Config struct {
 	// Endpoints are the client URLs of the cluster members
-	// (http://host:port or https://host:port); requests go to any of them.
+	// (http://host:port, https://host:port, or unix:///path for a member
+	// serving on a unix socket, which reaches it from any network
+	// namespace); requests go to any of them.
 	Endpoints []string
 
 	// CACertFile, CertFile and KeyFile are PEM files: the CA that signed
@@ -115,13 +117,26 @@ func (c Config) checkEndpoints() error {
 		return errors.New("no etcd endpoints specified")
 	}
 	for _, ep := range c.Endpoints {
-		u, err := url.Parse(ep)
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return fmt.Errorf("etcd endpoint %q: want http://host:port or https://host:port", ep)
+		if _, _, err := dialAddr(ep); err != nil {
+			return err
 		}
 	}
 	if (c.Username == "") != (c.Password == "") {
 		return errors.New("etcd username and password must be given together")
 	}
 	return nil
+}
+
+// dialAddr returns the network and address a connection to the endpoint
+// dials: TCP to host:port, or the socket file of a unix:///path endpoint.
+func dialAddr(ep string) (network, addr string, err error) {
+	u, err := url.Parse(ep)
+	switch {
+	case err != nil:
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+		return "tcp", u.Host, nil
+	case u.Scheme == "unix" && u.Host == "" && u.Path != "":
+		return "unix", u.Path, nil
+	}
+	return "", "", fmt.Errorf("etcd endpoint %q: want http://host:port, https://host:port or unix:///path", ep)
 }

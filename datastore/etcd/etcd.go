@@ -92,26 +92,27 @@ func (s *Store) connectError(ctx context.Context, tlsCfg *tls.Config, err error)
 	return err
 }
 
-// probeTimeout bounds the TCP connection probe of Open.
+// probeTimeout bounds the connection probe of Open.
 const probeTimeout = time.Second
 
-// probe dials every endpoint at once. It returns an error only when every
-// endpoint refused the connection outright (nothing listens, no route, an
-// unknown host): one that accepts, or is merely slow to answer, is left to
-// the client and its dial timeout.
+// probe dials every endpoint at once (its TCP port, or the socket file of
+// a unix:// endpoint). It returns an error only when every endpoint
+// refused the connection outright (nothing listens, no route, an unknown
+// host, no socket file): one that accepts, or is merely slow to answer, is
+// left to the client and its dial timeout.
 func probe(ctx context.Context, endpoints []string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	errs := make(chan error, len(endpoints))
 	for _, ep := range endpoints {
 		go func() {
-			u, err := url.Parse(ep)
+			network, addr, err := dialAddr(ep)
 			if err != nil {
 				errs <- err
 				return
 			}
 			var d net.Dialer
-			conn, err := d.DialContext(ctx, "tcp", u.Host)
+			conn, err := d.DialContext(ctx, network, addr)
 			if err == nil {
 				conn.Close()
 			}
@@ -142,7 +143,11 @@ func diagnose(ctx context.Context, endpoints []string, tlsCfg *tls.Config) error
 		if err != nil {
 			return err
 		}
-		conn, err := d.DialContext(ctx, "tcp", u.Host)
+		network, addr, err := dialAddr(ep)
+		if err != nil {
+			return err
+		}
+		conn, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return err
 		}

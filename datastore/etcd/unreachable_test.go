@@ -126,7 +126,7 @@ func TestOpenRejectsBadConfigurationsWithoutNetworkTraffic(t *testing.T) {
 		want string
 	}{
 		{"no endpoints", etcd.Config{}, "no etcd endpoints specified"},
-		{"an endpoint without a scheme", etcd.Config{Endpoints: []string{"127.0.0.1:2379"}}, "want http://host:port or https://host:port"},
+		{"an endpoint without a scheme", etcd.Config{Endpoints: []string{"127.0.0.1:2379"}}, "want http://host:port, https://host:port or unix:///path"},
 		{"a username without a password", etcd.Config{Endpoints: []string{"http://127.0.0.1:1"}, Username: "u"}, "username and password must be given together"},
 		{"inline and file certificates mixed", etcd.Config{Endpoints: []string{"https://127.0.0.1:1"}, CACert: "x", CertFile: "/c"},
 			"cannot mix inline certificate-key and certificate / key files"},

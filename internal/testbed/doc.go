@@ -21,12 +21,13 @@
 //
 // Each host's agent is the loop of tabby-node (package agent), run in this
 // process as a goroutine, with its own etcd client and the host
-// namespace's file descriptor for its nftables dataplane. tabby-node has
-// no agent mode yet; when it has, an agent per host could be a tabby-node
-// process started inside the host's namespace instead. StopAgent ends an
-// agent as a crash would (its context ends, nothing is cleaned up, the
-// rules stay) and StartAgent starts a new one, whose first programming
-// replaces the table in one transaction.
+// namespace's file descriptor for its nftables dataplane. With
+// Options.NoAgents and Options.EtcdSocket, Up starts none and the etcd
+// serves on a unix socket, so that the caller can run a tabby-node process
+// inside each host's namespace instead (see e2e/process_test.go).
+// StopAgent ends an agent as a crash would (its context ends, nothing is
+// cleaned up, the rules stay) and StartAgent starts a new one, whose first
+// programming replaces the table in one transaction.
 //
 // # Knowing what the agents enforce
 //

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -49,6 +50,18 @@ type Options struct {
 	// DataDir holds the embedded etcd's data; empty means a temporary
 	// directory. Down removes it either way.
 	DataDir string
+	// EtcdSocket makes the embedded etcd serve clients on the unix socket
+	// client.sock in DataDir instead of a loopback port: a socket file
+	// reaches processes inside the lab's network namespaces, whose
+	// loopback is not the test's. EtcdEndpoints then returns its
+	// unix:///path URL. DataDir must then be short enough for a socket
+	// path (108 bytes).
+	EtcdSocket bool
+	// NoAgents makes Up start no in-process agent, for callers that run
+	// their own (tabby-node processes in the hosts' namespaces, say).
+	// StartAgent still starts in-process ones; WaitProgrammed waits only
+	// for those.
+	NoAgents bool
 	// Initial are the resources written before the agents start; nil means
 	// TopologyObjects of the topology. Pass an empty slice to write none.
 	Initial []v3.Object
@@ -91,8 +104,8 @@ type Lab struct {
 }
 
 // Up builds the topology's namespaces, starts or connects to the
-// datastore, writes Options.Initial, starts one agent per host and waits
-// until each has programmed its host. On error everything made is removed.
+// datastore, writes Options.Initial, starts one agent per host (none with
+// Options.NoAgents) and waits until each has programmed its host. On error everything made is removed.
 // The caller must call Down, also when the program is interrupted.
 func Up(ctx context.Context, topo *lab.Topology, opts Options) (l *Lab, err error) {
 	if opts.ReadyTimeout <= 0 {
@@ -133,6 +146,9 @@ func Up(ctx context.Context, topo *lab.Topology, opts Options) (l *Lab, err erro
 		if _, err := l.Apply(ctx, initial...); err != nil {
 			return l, err
 		}
+	}
+	if opts.NoAgents {
+		return l, nil
 	}
 	l.progress("starting an agent in each of %d hosts", len(topo.Hosts))
 	for _, h := range l.fabric.Hosts() {
@@ -182,7 +198,15 @@ func (l *Lab) openDatastore(ctx context.Context) error {
 			l.tmpDir = dir
 		}
 		l.progress("starting an embedded etcd with its data in %s", dir)
-		srv, err := embedded.Start(ctx, embedded.Config{Dir: dir, ClientURL: "http://127.0.0.1:0"})
+		clientURL := "http://127.0.0.1:0"
+		if l.opts.EtcdSocket {
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return fmt.Errorf("testbed: etcd data directory: %w", err)
+			}
+			clientURL = "unix://" + filepath.Join(abs, "client.sock")
+		}
+		srv, err := embedded.Start(ctx, embedded.Config{Dir: dir, ClientURL: clientURL})
 		if err != nil {
 			return fmt.Errorf("testbed: %w", err)
 		}
