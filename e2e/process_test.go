@@ -44,21 +44,25 @@ const (
 // buildTabbyNode builds cmd/tabby-node into a temporary directory and
 // returns the binary's path. go test puts its own go command first in
 // PATH, so the build uses the toolchain and module of the test.
-func buildTabbyNode(t *testing.T) string {
+func buildTabbyNode(t *testing.T) string { return buildCommand(t, "tabby-node") }
+
+// buildCommand builds cmd/<name> into a temporary directory, within
+// buildBound, and returns the binary's path.
+func buildCommand(t *testing.T, name string) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Fatalf("building tabby-node needs the go command: %v", err)
+		t.Fatalf("building %s needs the go command: %v", name, err)
 	}
-	bin := filepath.Join(t.TempDir(), "tabby-node")
+	bin := filepath.Join(t.TempDir(), name)
 	ctx, cancel := context.WithTimeout(context.Background(), buildBound)
 	defer cancel()
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "github.com/tabby-project/tabby/cmd/tabby-node").CombinedOutput()
+	out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "github.com/tabby-project/tabby/cmd/"+name).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build tabby-node: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
 	}
-	t.Logf("built tabby-node in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("built %s in %v", name, time.Since(start).Round(time.Millisecond))
 	return bin
 }
 

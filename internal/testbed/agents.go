@@ -102,7 +102,8 @@ func (l *Lab) StartAgent(ctx context.Context, host string) error {
 			}
 			return &trackedDataplane{Dataplane: dp, h: h}, nil
 		},
-		Logger: l.log.With("host", host),
+		FlowLog: l.opts.FlowLog,
+		Logger:  l.log.With("host", host),
 	})
 	if err != nil {
 		store.Close()

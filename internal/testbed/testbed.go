@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -71,6 +72,10 @@ type Options struct {
 	// ReadyTimeout bounds Up's wait for the agents (DefaultReadyTimeout if
 	// zero).
 	ReadyTimeout time.Duration
+	// FlowLog, if set, receives the flow-log lines of every in-process
+	// agent (nflog group agent.DefaultLogGroup in each host); it must be
+	// safe for concurrent writes of whole lines.
+	FlowLog io.Writer
 	// Logger receives the agents' logs; nil discards them.
 	Logger *slog.Logger
 	// Progress, if set, is told what Up and Down are doing, one line at a
