@@ -35,6 +35,10 @@ type Packet struct {
 	// when the packet holds the first four bytes of that header (not in
 	// a non-first fragment).
 	SrcPort, DstPort uint16
+	// Length is the packet's length in bytes as its IP header states it
+	// (IPv4 total length; IPv6 payload length plus the 40-byte header),
+	// which holds even when nflog copied only part of the packet.
+	Length int
 }
 
 // Transport protocols with ports in their first four bytes, and the ICMPs.
@@ -66,6 +70,7 @@ func ParsePacket(b []byte) (Packet, error) {
 		p.Src = netip.AddrFrom4([4]byte(b[12:16]))
 		p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 		p.Proto = b[9]
+		p.Length = int(binary.BigEndian.Uint16(b[2:4]))
 		if binary.BigEndian.Uint16(b[6:8])&0x1fff == 0 {
 			l4 = b[ihl:]
 		}
@@ -75,6 +80,7 @@ func ParsePacket(b []byte) (Packet, error) {
 		}
 		p.Src = netip.AddrFrom16([16]byte(b[8:24]))
 		p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
+		p.Length = 40 + int(binary.BigEndian.Uint16(b[4:6]))
 		p.Proto, l4 = skipExtensions(b[6], b[40:])
 	default:
 		return Packet{}, fmt.Errorf("%w: IP version %d", ErrNotIP, b[0]>>4)
@@ -218,6 +224,8 @@ type FlowLog struct {
 	Match string `json:"match"`
 	// Action is the rule's action (Log, or Deny for a logged drop).
 	Action string `json:"action"`
+	// Bytes is the length of the logged packet.
+	Bytes int `json:"bytes"`
 }
 
 // NewFlowLog builds the flow log line of a logged packet from its time,
@@ -227,6 +235,7 @@ func NewFlowLog(t time.Time, p Packet, ref nft.RuleRef) FlowLog {
 		Time: t, Src: p.Src, Dst: p.Dst, Proto: ProtocolName(p.Proto), SrcPort: p.SrcPort, DstPort: p.DstPort,
 		Direction: ref.Direction.String(), Tier: ref.Tier, Profile: ref.Profile,
 		Rule: ref.Index, Match: ref.Kind.String(), Action: string(ref.Action),
+		Bytes: p.Length,
 	}
 	if ref.Policy != (v3.Key{}) {
 		fl.Policy = ref.Policy.Name

@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +78,9 @@ func TestParsePacketReadsCapturedPackets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The captured packets are whole: the length their IP header
+			// states is the number of bytes captured.
+			tt.want.Length = len(b)
 			if d := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
 			}
@@ -105,8 +110,11 @@ func TestParsePacketEdgeCases(t *testing.T) {
 	}
 	udp6Ports := Packet{Src: v6b, Dst: v6a, Proto: 17, SrcPort: 55992, DstPort: 80}
 	tests := []struct {
-		name    string
-		pkt     []byte
+		name string
+		pkt  []byte
+		// full is the packet pkt was cut from, whose length the IP header
+		// states; nil when pkt is whole.
+		full    []byte
 		want    Packet
 		wantErr error
 	}{
@@ -114,7 +122,7 @@ func TestParsePacketEdgeCases(t *testing.T) {
 		{name: "a truncated IPv4 header is not IP", pkt: tcp4[:19], wantErr: ErrNotIP},
 		{name: "a truncated IPv6 header is not IP", pkt: udp6[:39], wantErr: ErrNotIP},
 		{name: "IP version 5 is not IP", pkt: append([]byte{0x50}, tcp4[1:]...), wantErr: ErrNotIP},
-		{name: "a truncated TCP header leaves the ports zero", pkt: tcp4[:22],
+		{name: "a truncated TCP header leaves the ports zero", pkt: tcp4[:22], full: tcp4,
 			want: Packet{Src: v4b, Dst: v4a, Proto: 6}},
 		{name: "a non-first IPv4 fragment has no ports", pkt: fragment(tcp4, 185),
 			want: Packet{Src: v4b, Dst: v4a, Proto: 6}},
@@ -129,6 +137,7 @@ func TestParsePacketEdgeCases(t *testing.T) {
 			want: Packet{Src: v6b, Dst: v6a, Proto: 17}},
 		{name: "a truncated IPv6 extension header leaves the ports zero",
 			pkt:  withExtension(udp6, 60, []byte{2, 1, 4})[:45],
+			full: withExtension(udp6, 60, []byte{2, 1, 4}),
 			want: Packet{Src: v6b, Dst: v6a, Proto: 60}},
 	}
 	for _, tt := range tests {
@@ -136,6 +145,13 @@ func TestParsePacketEdgeCases(t *testing.T) {
 			got, err := ParsePacket(tt.pkt)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr == nil {
+				full := tt.full
+				if full == nil {
+					full = tt.pkt
+				}
+				tt.want.Length = len(full)
 			}
 			if d := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
@@ -234,7 +250,10 @@ func TestFlowLogLines(t *testing.T) {
 			if err := json.NewEncoder(&buf).Encode(fl); err != nil {
 				t.Fatal(err)
 			}
-			if d := cmp.Diff(tt.want+"\n", buf.String()); d != "" {
+			// The line ends with the packet's length, that of the whole
+			// captured packet.
+			want := strings.TrimSuffix(tt.want, "}") + fmt.Sprintf(`,"bytes":%d}`, len(payload)) + "\n"
+			if d := cmp.Diff(want, buf.String()); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
 			}
 		})

@@ -224,8 +224,9 @@ func TestAgentEnforcesPolicyOnRealPackets(t *testing.T) {
 		for {
 			for _, fl := range lb.flow.flowLogs(t) {
 				got := fl
-				got.Time, got.SrcPort = time.Time{}, 0
-				if got == want && fl.SrcPort != 0 && time.Since(fl.Time) < time.Minute {
+				got.Time, got.SrcPort, got.Bytes = time.Time{}, 0, 0
+				// A TCP SYN over IPv4 is at least 40 bytes.
+				if got == want && fl.SrcPort != 0 && fl.Bytes >= 40 && time.Since(fl.Time) < time.Minute {
 					return
 				}
 			}

@@ -109,8 +109,9 @@ func TestFlowsOfRealTrafficReachTheAPIAndCalicoctl(t *testing.T) {
 			if f.Policy != "y/log-x-a" || f.Rule != 0 || f.Action != "Log" || f.Direction != "ingress" || f.Tier != "default" {
 				t.Errorf("flow %+v: want ingress Log by default tier, policy y/log-x-a, rule 0", f)
 			}
-			if f.Packets < 1 {
-				t.Errorf("flow %+v counts no packet", f)
+			// Each logged packet is a TCP SYN: at least 40 bytes over IPv4.
+			if f.Packets < 1 || f.Bytes < 40*f.Packets {
+				t.Errorf("flow %+v: want at least one packet of at least 40 bytes each", f)
 			}
 			ports[f.SrcPort] = true
 		}

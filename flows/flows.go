@@ -43,6 +43,7 @@ type Record struct {
 	Rule      int        `json:"rule"`
 	Match     string     `json:"match"`
 	Action    string     `json:"action"`
+	Bytes     int        `json:"bytes"`
 }
 
 // Key identifies a flow: its 5-tuple, the direction of the policy that
@@ -87,8 +88,10 @@ type Flow struct {
 	// record.
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`
-	// Packets counts the records: one per logged packet.
+	// Packets counts the records: one per logged packet; Bytes sums
+	// their lengths.
 	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
 }
 
 // Denied reports whether the flow's packets were dropped.
@@ -198,6 +201,9 @@ func (a *Aggregator) Add(r Record) Flow {
 		a.flows[k] = a.lru.PushFront(f)
 	}
 	f.Packets++
+	if r.Bytes > 0 {
+		f.Bytes += uint64(r.Bytes)
+	}
 	if r.Time.Before(f.FirstSeen) {
 		f.FirstSeen = r.Time
 	}

@@ -26,6 +26,7 @@ func record(src, dst byte, sec int, action, policy string) Record {
 		Src:  netip.AddrFrom4([4]byte{10, 0, 0, src}), Dst: netip.AddrFrom4([4]byte{10, 0, 0, dst}),
 		Proto: "TCP", SrcPort: 40000, DstPort: 80, Direction: "ingress",
 		Tier: "default", Policy: policy, Rule: 0, Match: "rule", Action: action,
+		Bytes: 60,
 	}
 }
 
@@ -59,19 +60,19 @@ func TestAggregate(t *testing.T) {
 		want    []Flow
 	}{
 		{
-			name:    "records of one 5-tuple and rule make one flow counting packets from first to last seen",
+			name:    "records of one 5-tuple and rule make one flow counting packets and bytes from first to last seen",
 			records: []Record{record(2, 1, 0, "Deny", "x/deny-b"), record(2, 1, 5, "Deny", "x/deny-b"), record(2, 1, 3, "Deny", "x/deny-b")},
 			want: []Flow{{
 				Key: KeyOf(deny), SrcName: "x/b", DstName: "x/a",
-				FirstSeen: t0, LastSeen: t0.Add(5 * time.Second), Packets: 3,
+				FirstSeen: t0, LastSeen: t0.Add(5 * time.Second), Packets: 3, Bytes: 180,
 			}},
 		},
 		{
 			name:    "the same 5-tuple logged by two policies makes two flows, newest first",
 			records: []Record{record(2, 1, 0, "Log", "x/log-all"), record(2, 1, 1, "Deny", "x/deny-b")},
 			want: []Flow{
-				{Key: KeyOf(deny), SrcName: "x/b", DstName: "x/a", FirstSeen: t0.Add(time.Second), LastSeen: t0.Add(time.Second), Packets: 1},
-				{Key: KeyOf(record(2, 1, 0, "Log", "x/log-all")), SrcName: "x/b", DstName: "x/a", FirstSeen: t0, LastSeen: t0, Packets: 1},
+				{Key: KeyOf(deny), SrcName: "x/b", DstName: "x/a", FirstSeen: t0.Add(time.Second), LastSeen: t0.Add(time.Second), Packets: 1, Bytes: 60},
+				{Key: KeyOf(record(2, 1, 0, "Log", "x/log-all")), SrcName: "x/b", DstName: "x/a", FirstSeen: t0, LastSeen: t0, Packets: 1, Bytes: 60},
 			},
 		},
 		{
@@ -79,7 +80,7 @@ func TestAggregate(t *testing.T) {
 			records: []Record{record(9, 1, 0, "Deny", "x/deny-b")},
 			want: []Flow{{
 				Key: KeyOf(record(9, 1, 0, "Deny", "x/deny-b")), DstName: "x/a",
-				FirstSeen: t0, LastSeen: t0, Packets: 1,
+				FirstSeen: t0, LastSeen: t0, Packets: 1, Bytes: 60,
 			}},
 		},
 	}
