@@ -66,7 +66,9 @@ func runBench(ctx context.Context, e env, o testbed.BenchOptions) error {
 		return err
 	}
 	defer end(e, r)
-	o.Etcd = etcdFromEnv(e.getenv)
+	if o.Etcd, err = etcdFromEnv(e.getenv); err != nil {
+		return err
+	}
 	o.DataDir = r.DataDir
 	o.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	o.Progress = progress(e.stderr)

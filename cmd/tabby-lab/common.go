@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/tabby-project/tabby/datastore/etcd"
 	"github.com/tabby-project/tabby/internal/testbed"
@@ -46,25 +45,14 @@ func readTopology(path string) (*lab.Topology, error) {
 	return topo, nil
 }
 
-// etcdFromEnv returns the external etcd ETCD_ENDPOINTS names, with the TLS
-// files of ETCD_CA_CERT_FILE, ETCD_CERT_FILE and ETCD_KEY_FILE, or nil for
-// the embedded one.
-func etcdFromEnv(getenv func(string) string) *etcd.Config {
-	var eps []string
-	for _, ep := range strings.Split(getenv("ETCD_ENDPOINTS"), ",") {
-		if ep = strings.TrimSpace(ep); ep != "" {
-			eps = append(eps, ep)
-		}
+// etcdFromEnv returns the external etcd the environment names
+// (etcd.ConfigFromEnv), or nil for the embedded one.
+func etcdFromEnv(getenv func(string) string) (*etcd.Config, error) {
+	cfg, err := etcd.ConfigFromEnv(getenv)
+	if err != nil || len(cfg.Endpoints) == 0 {
+		return nil, err
 	}
-	if len(eps) == 0 {
-		return nil
-	}
-	return &etcd.Config{
-		Endpoints:  eps,
-		CACertFile: getenv("ETCD_CA_CERT_FILE"),
-		CertFile:   getenv("ETCD_CERT_FILE"),
-		KeyFile:    getenv("ETCD_KEY_FILE"),
-	}
+	return &cfg, nil
 }
 
 // progress returns a function printing progress lines on w.

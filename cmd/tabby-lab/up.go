@@ -82,9 +82,13 @@ func runUp(ctx context.Context, e env, o upOptions) (err error) {
 		return err
 	}
 	defer end(e, r)
+	ecfg, err := etcdFromEnv(e.getenv)
+	if err != nil {
+		return err
+	}
 	l, err := testbed.Up(ctx, topo, testbed.Options{
 		RunID:    o.runID,
-		Etcd:     etcdFromEnv(e.getenv),
+		Etcd:     ecfg,
 		DataDir:  r.DataDir,
 		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Progress: progress(e.stderr),

@@ -21,31 +21,12 @@ type agentOptions struct {
 	dataDir string
 }
 
-// etcdFromEnv reads the datastore settings calico-node reads: each
-// variable as CALICO_<NAME> first, then <NAME>. It reports whether an
-// external etcd is configured; without one the agent embeds its own.
+// etcdFromEnv reads the datastore settings calico-node reads
+// (etcd.ConfigFromEnv) and reports whether an external etcd is configured;
+// without one the agent embeds its own.
 func etcdFromEnv(getenv func(string) string) (etcd.Config, bool, error) {
-	get := func(name string) string {
-		if v := getenv("CALICO_" + name); v != "" {
-			return v
-		}
-		return getenv(name)
-	}
-	if t := get("DATASTORE_TYPE"); t != "" && t != "etcdv3" {
-		return etcd.Config{}, false, fmt.Errorf("DATASTORE_TYPE=%s is not supported by tabby-node: use etcdv3", t)
-	}
-	var cfg etcd.Config
-	for _, ep := range strings.Split(get("ETCD_ENDPOINTS"), ",") {
-		if ep = strings.TrimSpace(ep); ep != "" {
-			cfg.Endpoints = append(cfg.Endpoints, ep)
-		}
-	}
-	cfg.CACertFile = get("ETCD_CA_CERT_FILE")
-	cfg.CertFile = get("ETCD_CERT_FILE")
-	cfg.KeyFile = get("ETCD_KEY_FILE")
-	cfg.Username = get("ETCD_USERNAME")
-	cfg.Password = get("ETCD_PASSWORD")
-	return cfg, len(cfg.Endpoints) > 0, nil
+	cfg, err := etcd.ConfigFromEnv(getenv)
+	return cfg, len(cfg.Endpoints) > 0, err
 }
 
 // runAgent runs the host agent until ctx is done: the datastore (the

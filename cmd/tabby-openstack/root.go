@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -139,28 +138,16 @@ ETCD_CERT_FILE, ETCD_KEY_FILE, ETCD_USERNAME and ETCD_PASSWORD.`,
 }
 
 // etcdConfig reads the datastore configuration from the environment, as
-// calicoctl does.
+// calicoctl does, defaulting to the embedded etcd's URL.
 func etcdConfig(getenv func(string) string) (etcd.Config, error) {
-	if t := getenv("DATASTORE_TYPE"); t != "" && t != "etcdv3" {
-		return etcd.Config{}, fmt.Errorf("DATASTORE_TYPE=%s: tabby-openstack writes to etcdv3 only", t)
+	cfg, err := etcd.ConfigFromEnv(getenv)
+	if err != nil {
+		return etcd.Config{}, fmt.Errorf("%w (%s)", err, "tabby-openstack writes to etcdv3 only")
 	}
-	var eps []string
-	for _, ep := range strings.Split(getenv("ETCD_ENDPOINTS"), ",") {
-		if ep = strings.TrimSpace(ep); ep != "" {
-			eps = append(eps, ep)
-		}
+	if len(cfg.Endpoints) == 0 {
+		cfg.Endpoints = []string{defaultEtcdEndpoint}
 	}
-	if len(eps) == 0 {
-		eps = []string{defaultEtcdEndpoint}
-	}
-	return etcd.Config{
-		Endpoints:  eps,
-		CACertFile: getenv("ETCD_CA_CERT_FILE"),
-		CertFile:   getenv("ETCD_CERT_FILE"),
-		KeyFile:    getenv("ETCD_KEY_FILE"),
-		Username:   getenv("ETCD_USERNAME"),
-		Password:   getenv("ETCD_PASSWORD"),
-	}, nil
+	return cfg, nil
 }
 
 func runSync(ctx context.Context, e env, o options) error {

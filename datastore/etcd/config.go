@@ -140,3 +140,39 @@ func dialAddr(ep string) (network, addr string, err error) {
 	}
 	return "", "", fmt.Errorf("etcd endpoint %q: want http://host:port, https://host:port or unix:///path", ep)
 }
+
+// ErrDatastoreType is returned by ConfigFromEnv when DATASTORE_TYPE names
+// a datastore other than etcdv3.
+var ErrDatastoreType = errors.New("etcd: not an etcdv3 datastore")
+
+// ConfigFromEnv reads the etcd settings Calico's components read from
+// their environment through getenv, each variable as CALICO_<NAME> first,
+// then <NAME>: DATASTORE_TYPE (empty or etcdv3), ETCD_ENDPOINTS
+// (comma-separated), ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE,
+// ETCD_USERNAME and ETCD_PASSWORD. Endpoints is empty when none is set;
+// each caller decides what that means (the embedded etcd, or its default
+// URL).
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	get := func(name string) string {
+		if v := getenv("CALICO_" + name); v != "" {
+			return v
+		}
+		return getenv(name)
+	}
+	if t := get("DATASTORE_TYPE"); t != "" && t != "etcdv3" {
+		return Config{}, fmt.Errorf("DATASTORE_TYPE=%s is not supported: use etcdv3 (%w)", t, ErrDatastoreType)
+	}
+	cfg := Config{
+		CACertFile: get("ETCD_CA_CERT_FILE"),
+		CertFile:   get("ETCD_CERT_FILE"),
+		KeyFile:    get("ETCD_KEY_FILE"),
+		Username:   get("ETCD_USERNAME"),
+		Password:   get("ETCD_PASSWORD"),
+	}
+	for _, ep := range strings.Split(get("ETCD_ENDPOINTS"), ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			cfg.Endpoints = append(cfg.Endpoints, ep)
+		}
+	}
+	return cfg, nil
+}
